@@ -1,0 +1,30 @@
+// The one list of formats the unpacker knows (YARA's module_list, Zeek's analyzer list): to add a
+// format, add its folder under formats/ and one line here. Order is priority: when two formats
+// claim the same offset, the earlier one wins, so specific containers come before the
+// general-purpose codecs they may contain.
+#include <memory>
+
+#include "iotmark/unpack/format.hpp"
+
+#define IOTMARK_BUILTIN_FORMATS(X)
+
+namespace iotmark::unpack {
+
+namespace formats {
+#define IOTMARK_DECLARE_FORMAT(Name) std::unique_ptr<const Format> Make##Name##Format();
+IOTMARK_BUILTIN_FORMATS(IOTMARK_DECLARE_FORMAT)
+#undef IOTMARK_DECLARE_FORMAT
+}  // namespace formats
+
+const FormatList& BuiltinFormats() {
+  static const FormatList list = [] {
+    FormatList formats;
+#define IOTMARK_ADD_FORMAT(Name) formats.push_back(formats::Make##Name##Format());
+    IOTMARK_BUILTIN_FORMATS(IOTMARK_ADD_FORMAT)
+#undef IOTMARK_ADD_FORMAT
+    return formats;
+  }();
+  return list;
+}
+
+}  // namespace iotmark::unpack
