@@ -23,8 +23,9 @@ std::string HexOffset(std::uint64_t offset) {
 std::string_view CStringField(ByteView field) {
   const auto* begin = reinterpret_cast<const char*>(field.data());
   const void* nul = std::memchr(begin, 0, field.size());
-  const std::size_t length =
-      nul != nullptr ? static_cast<std::size_t>(static_cast<const char*>(nul) - begin) : field.size();
+  const std::size_t length = nul != nullptr
+                                 ? static_cast<std::size_t>(static_cast<const char*>(nul) - begin)
+                                 : field.size();
   return {begin, length};
 }
 

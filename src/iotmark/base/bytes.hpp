@@ -45,7 +45,8 @@ std::optional<T> LoadBe(ByteView bytes, std::size_t offset) {
 class ByteReader {
  public:
   enum class Order { kLittle, kBig };
-  explicit ByteReader(ByteView bytes, Order order = Order::kLittle) : bytes_(bytes), order_(order) {}
+  explicit ByteReader(ByteView bytes, Order order = Order::kLittle)
+      : bytes_(bytes), order_(order) {}
 
   template <typename T>
   T Read() {

@@ -43,8 +43,7 @@ using Status = Result<void>;
 
 // Prefixes the error's message with where it happened, keeping its code.
 [[nodiscard]] inline tl::unexpected<Error> Wrap(const Error& error, std::string_view where) {
-  return tl::unexpected<Error>(
-      Error{error.code, std::string(where) + ": " + error.message});
+  return tl::unexpected<Error>(Error{error.code, std::string(where) + ": " + error.message});
 }
 
 inline Status Ok() { return {}; }
@@ -52,9 +51,9 @@ inline Status Ok() { return {}; }
 }  // namespace iotmark
 
 // Returns the error of `expr` from the enclosing function if it failed.
-#define IOTMARK_TRY(expr)                                          \
-  do {                                                             \
-    if (auto iotmark_try_result_ = (expr); !iotmark_try_result_) { \
+#define IOTMARK_TRY(expr)                                            \
+  do {                                                               \
+    if (auto iotmark_try_result_ = (expr); !iotmark_try_result_) {   \
       return tl::unexpected(std::move(iotmark_try_result_).error()); \
-    }                                                              \
+    }                                                                \
   } while (false)

@@ -27,29 +27,38 @@ std::string_view ToString(ChunkStatus status);
 struct ExtractionNode {
   enum class Kind { kBlob, kChunk };
   Kind kind = Kind::kBlob;
-  std::string format;          // chunk: format name; blob: "file"
-  std::string path;            // blob: its path; chunk: the directory it was extracted into
-  std::uint64_t offset = 0;    // chunk: offset in its blob
-  std::uint64_t length = 0;    // chunk: bytes of the blob it covers; blob: its size
+  std::string format;        // chunk: format name; blob: "file"
+  std::string path;          // blob: its path; chunk: the directory it was extracted into
+  std::uint64_t offset = 0;  // chunk: offset in its blob
+  std::uint64_t length = 0;  // chunk: bytes of the blob it covers; blob: its size
   ChunkStatus status = ChunkStatus::kExtracted;
-  std::optional<double> entropy;           // unknown chunks
-  std::map<std::string, std::string> meta; // format-specific facts (compression, version, ...)
+  std::optional<double> entropy;            // unknown chunks
+  std::map<std::string, std::string> meta;  // format-specific facts (compression, version, ...)
   std::vector<ExtractionNode> children;
 };
 
-enum class EntryKind { kFile, kDirectory, kSymlink, kHardlink, kCharDevice, kBlockDevice, kFifo, kSocket };
+enum class EntryKind {
+  kFile,
+  kDirectory,
+  kSymlink,
+  kHardlink,
+  kCharDevice,
+  kBlockDevice,
+  kFifo,
+  kSocket
+};
 
 std::string_view ToString(EntryKind kind);
 
 // One entry of the inventory: every file, directory and link the unpacker produced.
 struct InventoryEntry {
-  std::string path;        // relative to the output root
+  std::string path;  // relative to the output root
   EntryKind kind = EntryKind::kFile;
   std::uint64_t size = 0;
-  std::uint32_t mode = 0;  // as recorded in the image, including setuid bits (not as on disk)
-  std::string type;        // sniffed content type of files: "elf", "script", "text", "data", ...
-  std::string sha256;      // files only
-  std::string link_target; // symlinks and hard links
+  std::uint32_t mode = 0;    // as recorded in the image, including setuid bits (not as on disk)
+  std::string type;          // sniffed content type of files: "elf", "script", "text", "data", ...
+  std::string sha256;        // files only
+  std::string link_target;   // symlinks and hard links
   bool materialized = true;  // false for entries recorded but not written (device nodes)
 };
 

@@ -6,46 +6,70 @@ namespace iotmark::model {
 
 std::string_view ToString(GapKind kind) {
   switch (kind) {
-    case GapKind::kTruncated: return "truncated";
-    case GapKind::kCorrupt: return "corrupt";
-    case GapKind::kUnsafeEntry: return "unsafe_entry";
-    case GapKind::kLimit: return "limit";
-    case GapKind::kUnsupported: return "unsupported";
-    case GapKind::kEncrypted: return "encrypted";
-    case GapKind::kIo: return "io";
+    case GapKind::kTruncated:
+      return "truncated";
+    case GapKind::kCorrupt:
+      return "corrupt";
+    case GapKind::kUnsafeEntry:
+      return "unsafe_entry";
+    case GapKind::kLimit:
+      return "limit";
+    case GapKind::kUnsupported:
+      return "unsupported";
+    case GapKind::kEncrypted:
+      return "encrypted";
+    case GapKind::kIo:
+      return "io";
   }
   return "unknown";
 }
 
 std::string_view ToString(ChunkStatus status) {
   switch (status) {
-    case ChunkStatus::kExtracted: return "extracted";
-    case ChunkStatus::kPartial: return "partial";
-    case ChunkStatus::kFailed: return "failed";
-    case ChunkStatus::kIdentified: return "identified";
-    case ChunkStatus::kUnknown: return "unknown";
-    case ChunkStatus::kPadding: return "padding";
+    case ChunkStatus::kExtracted:
+      return "extracted";
+    case ChunkStatus::kPartial:
+      return "partial";
+    case ChunkStatus::kFailed:
+      return "failed";
+    case ChunkStatus::kIdentified:
+      return "identified";
+    case ChunkStatus::kUnknown:
+      return "unknown";
+    case ChunkStatus::kPadding:
+      return "padding";
   }
   return "unknown";
 }
 
 std::string_view ToString(EntryKind kind) {
   switch (kind) {
-    case EntryKind::kFile: return "file";
-    case EntryKind::kDirectory: return "directory";
-    case EntryKind::kSymlink: return "symlink";
-    case EntryKind::kHardlink: return "hardlink";
-    case EntryKind::kCharDevice: return "char_device";
-    case EntryKind::kBlockDevice: return "block_device";
-    case EntryKind::kFifo: return "fifo";
-    case EntryKind::kSocket: return "socket";
+    case EntryKind::kFile:
+      return "file";
+    case EntryKind::kDirectory:
+      return "directory";
+    case EntryKind::kSymlink:
+      return "symlink";
+    case EntryKind::kHardlink:
+      return "hardlink";
+    case EntryKind::kCharDevice:
+      return "char_device";
+    case EntryKind::kBlockDevice:
+      return "block_device";
+    case EntryKind::kFifo:
+      return "fifo";
+    case EntryKind::kSocket:
+      return "socket";
   }
   return "unknown";
 }
 
 nlohmann::json ToJson(const Gap& gap) {
-  return {{"kind", ToString(gap.kind)}, {"blob", gap.blob}, {"offset", gap.offset},
-          {"format", gap.format},       {"reason", gap.reason}};
+  return {{"kind", ToString(gap.kind)},
+          {"blob", gap.blob},
+          {"offset", gap.offset},
+          {"format", gap.format},
+          {"reason", gap.reason}};
 }
 
 nlohmann::json ToJson(const ExtractionNode& node) {

@@ -13,8 +13,8 @@
 namespace iotmark::unpack {
 
 struct Candidate {
-  std::uint64_t start = 0;          // where the chunk would start
-  std::uint32_t format_index = 0;   // index into the format list (its priority)
+  std::uint64_t start = 0;         // where the chunk would start
+  std::uint32_t format_index = 0;  // index into the format list (its priority)
   auto operator<=>(const Candidate&) const = default;
 };
 

@@ -236,8 +236,8 @@ Result<EntrySink::Placement> EntrySink::Place(std::string_view path) {
     int fd = ::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
       if (::mkdirat(dir.get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
-        return Fail(ErrorCode::kIo, "cannot create directory for '" + Printable(path) +
-                                        "': " + ErrnoText(errno));
+        return Fail(ErrorCode::kIo,
+                    "cannot create directory for '" + Printable(path) + "': " + ErrnoText(errno));
       }
       IOTMARK_TRY(budget_.ChargeEntry());
       fd = ::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -246,8 +246,8 @@ Result<EntrySink::Placement> EntrySink::Place(std::string_view path) {
       if (errno == ELOOP || errno == ENOTDIR) {
         return Refuse(path, "'" + Printable(name) + "' on its way is a symlink or a file");
       }
-      return Fail(ErrorCode::kIo, "cannot open directory for '" + Printable(path) +
-                                      "': " + ErrnoText(errno));
+      return Fail(ErrorCode::kIo,
+                  "cannot open directory for '" + Printable(path) + "': " + ErrnoText(errno));
     }
     dir = Fd(fd);
     placement.relative += name;
@@ -353,8 +353,8 @@ Status EntrySink::AddSymlink(std::string_view path, std::string_view target, std
   // in iotmark ever follows it, and later entries cannot be written through it (see Place()).
   const std::string target_text(target);
   if (::symlinkat(target_text.c_str(), parent.get(), placed->name.c_str()) != 0) {
-    return Fail(ErrorCode::kIo, "cannot create symlink '" + Printable(path) + "': " +
-                                    ErrnoText(errno));
+    return Fail(ErrorCode::kIo,
+                "cannot create symlink '" + Printable(path) + "': " + ErrnoText(errno));
   }
   Record(model::InventoryEntry{.path = prefix_ + "/" + placed->relative,
                                .kind = model::EntryKind::kSymlink,
@@ -385,10 +385,10 @@ Status EntrySink::AddHardlink(std::string_view path, std::string_view existing) 
   }
   IOTMARK_TRY(budget_.ChargeEntry());
   // linkat without AT_SYMLINK_FOLLOW links the file itself; both ends are inside the sink.
-  if (::linkat(source_parent.get(), source->name.c_str(), parent.get(), placed->name.c_str(),
-               0) != 0) {
-    return Fail(ErrorCode::kIo, "cannot create hard link '" + Printable(path) + "': " +
-                                    ErrnoText(errno));
+  if (::linkat(source_parent.get(), source->name.c_str(), parent.get(), placed->name.c_str(), 0) !=
+      0) {
+    return Fail(ErrorCode::kIo,
+                "cannot create hard link '" + Printable(path) + "': " + ErrnoText(errno));
   }
   Record(model::InventoryEntry{.path = prefix_ + "/" + placed->relative,
                                .kind = model::EntryKind::kHardlink,

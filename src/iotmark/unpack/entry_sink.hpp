@@ -94,8 +94,8 @@ class EntrySink {
  private:
   friend class FileWriter;
   struct Placement {
-    int parent_fd = -1;  // owned by the caller of Place; close it
-    std::string name;    // last component
+    int parent_fd = -1;    // owned by the caller of Place; close it
+    std::string name;      // last component
     std::string relative;  // sanitised path relative to the sink
   };
   // Sanitises `path` and opens (creating) its parent directories without following links.

@@ -18,9 +18,7 @@ using testing::ScratchDir;
 class EntrySinkTest : public ::testing::Test {
  protected:
   EntrySinkTest()
-      : root_(scratch_.path() / "out"),
-        outside_(scratch_.path() / "outside"),
-        budget_(limits_) {
+      : root_(scratch_.path() / "out"), outside_(scratch_.path() / "outside"), budget_(limits_) {
     fs::create_directories(root_);
     fs::create_directories(outside_);
     sink_ = std::make_unique<EntrySink>(::open(root_.c_str(), O_RDONLY | O_DIRECTORY), "chunk",
@@ -40,7 +38,9 @@ class EntrySinkTest : public ::testing::Test {
 };
 
 TEST_F(EntrySinkTest, WritesFilesWithHashAndOriginalMode) {
-  ASSERT_TRUE(sink_->AddFile("bin/busybox", 04755, AsBytes("\x7f" "ELF....")));
+  ASSERT_TRUE(sink_->AddFile("bin/busybox", 04755,
+                             AsBytes("\x7f"
+                                     "ELF....")));
   sink_->Finish();
   const auto entries = record_.TakeEntries();
   ASSERT_EQ(entries.size(), 1u);

@@ -4,10 +4,10 @@
 
 namespace iotmark::unpack {
 
-ExtractContext::ExtractContext(EntrySink& sink, Budget& budget, ThreadPool& pool,
-                               JobRecord& record, std::string blob, std::string blob_name,
-                               std::uint64_t chunk_offset, std::uint64_t chunk_length,
-                               std::uint64_t blob_size, std::string format)
+ExtractContext::ExtractContext(EntrySink& sink, Budget& budget, ThreadPool& pool, JobRecord& record,
+                               std::string blob, std::string blob_name, std::uint64_t chunk_offset,
+                               std::uint64_t chunk_length, std::uint64_t blob_size,
+                               std::string format)
     : sink_(sink),
       budget_(budget),
       pool_(pool),

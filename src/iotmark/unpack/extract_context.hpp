@@ -40,7 +40,8 @@ class ExtractContext {
 
   // The name to give a single decompressed output: the blob's name without one of `suffixes`
   // when the chunk is the whole blob ("rootfs.tar.gz" -> "rootfs.tar"), else "decompressed".
-  [[nodiscard]] std::string DecompressedName(std::initializer_list<std::string_view> suffixes) const;
+  [[nodiscard]] std::string DecompressedName(
+      std::initializer_list<std::string_view> suffixes) const;
 
  private:
   EntrySink& sink_;

@@ -32,11 +32,16 @@ constexpr std::uint64_t kMinCarveSize = 16;
 
 model::GapKind GapKindOf(const Error& error) {
   switch (error.code) {
-    case ErrorCode::kLimitExceeded: return GapKind::kLimit;
-    case ErrorCode::kIo: return GapKind::kIo;
-    case ErrorCode::kUnsupportedFormat: return GapKind::kUnsupported;
-    case ErrorCode::kIntegrityFailure: return GapKind::kCorrupt;
-    default: return GapKind::kCorrupt;
+    case ErrorCode::kLimitExceeded:
+      return GapKind::kLimit;
+    case ErrorCode::kIo:
+      return GapKind::kIo;
+    case ErrorCode::kUnsupportedFormat:
+      return GapKind::kUnsupported;
+    case ErrorCode::kIntegrityFailure:
+      return GapKind::kCorrupt;
+    default:
+      return GapKind::kCorrupt;
   }
 }
 
@@ -229,8 +234,8 @@ std::optional<BlobProcessor::Extracted> BlobProcessor::ExtractChunk(const Format
   if (!status) {
     node.status = empty ? ChunkStatus::kFailed : ChunkStatus::kPartial;
   } else {
-    node.status = (gaps > 0 || !chunk.issues.empty()) ? ChunkStatus::kPartial
-                                                       : ChunkStatus::kExtracted;
+    node.status =
+        (gaps > 0 || !chunk.issues.empty()) ? ChunkStatus::kPartial : ChunkStatus::kExtracted;
   }
   job_.chunks.fetch_add(1);
   return out;
@@ -348,8 +353,7 @@ ExtractionNode BlobProcessor::Run() {
           if (file->bytes().size() < kMinCarveSize) return;
           const std::size_t slash = path.rfind('/');
           Blob child{file->bytes(), path,
-                     slash == std::string::npos ? path : path.substr(slash + 1),
-                     blob_.depth + 1};
+                     slash == std::string::npos ? path : path.substr(slash + 1), blob_.depth + 1};
           extracted.node.children[i] = BlobProcessor(job_, child).Run();
         });
       }
@@ -379,9 +383,9 @@ ExtractionNode BlobProcessor::Run() {
     }
     AddUnknown(nodes, at, blob_.bytes.size());
   }
-  std::stable_sort(nodes.begin(), nodes.end(), [](const ExtractionNode& a, const ExtractionNode& b) {
-    return a.offset < b.offset;
-  });
+  std::stable_sort(
+      nodes.begin(), nodes.end(),
+      [](const ExtractionNode& a, const ExtractionNode& b) { return a.offset < b.offset; });
   root.children = std::move(nodes);
   return root;
 }
@@ -408,8 +412,8 @@ Result<model::UnpackReport> Unpacker::Run(const std::filesystem::path& image,
   std::error_code ec;
   std::filesystem::create_directories(output_dir, ec);
   if (ec) {
-    return Fail(ErrorCode::kIo, "cannot create output directory " + output_dir.string() + ": " +
-                                    ec.message());
+    return Fail(ErrorCode::kIo,
+                "cannot create output directory " + output_dir.string() + ": " + ec.message());
   }
   if (!std::filesystem::is_empty(output_dir, ec) || ec) {
     return Fail(ErrorCode::kConflict, "output directory " + output_dir.string() +
@@ -420,8 +424,8 @@ Result<model::UnpackReport> Unpacker::Run(const std::filesystem::path& image,
     return Fail(ErrorCode::kIo, "cannot open output directory " + output_dir.string());
   }
 
-  Job job{*impl_->formats, impl_->carver, impl_->pool, Budget(impl_->options.limits), {},
-          root_fd, impl_->options.progress};
+  Job job{*impl_->formats, impl_->carver,          impl_->pool, Budget(impl_->options.limits), {},
+          root_fd,         impl_->options.progress};
   model::UnpackReport report;
   report.tool_version = impl_->options.tool_version;
   report.image_name = SafeImageName(image);

@@ -24,8 +24,8 @@ struct Progress {
 
 struct UnpackOptions {
   Limits limits;
-  std::size_t threads = 2;      // worker threads besides the caller's
-  Progress* progress = nullptr; // optional
+  std::size_t threads = 2;       // worker threads besides the caller's
+  Progress* progress = nullptr;  // optional
   std::string tool_version = "0.0.0";
 };
 

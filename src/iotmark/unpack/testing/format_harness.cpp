@@ -53,8 +53,8 @@ Extraction ProbeAndExtract(const unpack::Format& format, ByteView blob, std::uin
   result.chunk = format.Probe(blob, start);
   if (!result.chunk) return result;
   const unpack::Chunk& chunk = *result.chunk;
-  const std::uint64_t length =
-      std::min<std::uint64_t>(chunk.length, blob.size() - std::min<std::uint64_t>(chunk.offset, blob.size()));
+  const std::uint64_t length = std::min<std::uint64_t>(
+      chunk.length, blob.size() - std::min<std::uint64_t>(chunk.offset, blob.size()));
   Budget budget(limits);
   RatioGuard ratio(limits, length);
   unpack::JobRecord record;
@@ -92,7 +92,8 @@ std::vector<std::uint8_t> ReadFileBytes(const std::filesystem::path& path) {
 void WriteFileBytes(const std::filesystem::path& path, ByteView bytes) {
   std::filesystem::create_directories(path.parent_path());
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 std::filesystem::path FixturePath(const std::string& name) {
