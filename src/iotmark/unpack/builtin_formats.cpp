@@ -6,7 +6,25 @@
 
 #include "iotmark/unpack/format.hpp"
 
-#define IOTMARK_BUILTIN_FORMATS(X)
+#define IOTMARK_BUILTIN_FORMATS(X) \
+  X(Uimage)                        \
+  X(Trx)                           \
+  X(Squashfs)                      \
+  X(Ext)                           \
+  X(Iso9660)                       \
+  X(Cpio)                          \
+  X(Tar)                           \
+  X(Zip)                           \
+  X(SevenZip)                      \
+  X(Ar)                            \
+  X(Gzip)                          \
+  X(Xz)                            \
+  X(Bzip2)                         \
+  X(Zstd)                          \
+  X(Lz4)                           \
+  X(Lzma)                          \
+  X(Zlib)                          \
+  X(LinuxKernel)
 
 namespace iotmark::unpack {
 

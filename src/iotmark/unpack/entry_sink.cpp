@@ -296,7 +296,9 @@ Status EntrySink::AddDirectory(std::string_view path, std::uint32_t mode) {
     IOTMARK_TRY(budget_.ChargeEntry());
   }
   // Owner keeps full access so the rest of the pipeline can read and clean up the tree.
-  ::fchmodat(parent.get(), placed->name.c_str(), (mode & kPermissionBits) | 0700, 0);
+  if (::fchmodat(parent.get(), placed->name.c_str(), (mode & kPermissionBits) | 0700, 0) != 0) {
+    return Fail(ErrorCode::kIo, "cannot set the mode of '" + Printable(path) + "'");
+  }
   Record(model::InventoryEntry{.path = relative,
                                .kind = model::EntryKind::kDirectory,
                                .size = 0,
@@ -327,7 +329,10 @@ Result<FileWriter> EntrySink::CreateFile(std::string_view path, std::uint32_t mo
     return Fail(ErrorCode::kIo, "cannot create '" + Printable(path) + "': " + ErrnoText(errno));
   }
   // Set explicitly: the umask must not decide, and setuid/setgid/sticky never reach the disk.
-  ::fchmod(fd, (mode & kPermissionBits) | 0600);
+  if (::fchmod(fd, (mode & kPermissionBits) | 0600) != 0) {
+    ::close(fd);
+    return Fail(ErrorCode::kIo, "cannot set the mode of '" + Printable(path) + "'");
+  }
   return FileWriter(*this, fd, prefix_ + "/" + placed->relative, mode);
 }
 
