@@ -65,7 +65,7 @@ struct TreePrinter {
         continue;
       }
       std::array<char, 160> text{};
-      std::snprintf(text.data(), text.size(), "%s%-10s %-12s %10s  %-10s", pad.c_str(),
+      std::snprintf(text.data(), text.size(), "%s%-10s %-12s %10s  %-11s", pad.c_str(),
                     HexOffset(child.offset).c_str(), child.format.c_str(),
                     HumanBytes(child.length).c_str(), std::string(ToString(child.status)).c_str());
       std::string line = text.data();

@@ -15,6 +15,7 @@ namespace {
 
 constexpr std::size_t kMaxComponents = 256;
 constexpr std::size_t kMaxComponentLength = 255;
+constexpr std::uint64_t kMaxNamedRefusals = 100;
 constexpr std::uint32_t kPermissionBits = 0777;
 
 std::string ErrnoText(int error) { return std::strerror(error); }
@@ -181,6 +182,11 @@ void EntrySink::Finish() {
   std::lock_guard lock(mutex_);
   if (finished_) return;
   finished_ = true;
+  if (refused_ > kMaxNamedRefusals) {
+    record_.AddGap(model::Gap{
+        model::GapKind::kUnsafeEntry, blob_, 0, format_,
+        std::to_string(refused_ - kMaxNamedRefusals) + " more unsafe entries were refused"});
+  }
   if (absolute_paths_ > 0) {
     record_.AddGap(model::Gap{model::GapKind::kUnsafeEntry, blob_, 0, format_,
                               std::to_string(absolute_paths_) +
@@ -190,6 +196,14 @@ void EntrySink::Finish() {
 }
 
 tl::unexpected<Error> EntrySink::Refuse(std::string_view path, std::string reason) {
+  {
+    // A crafted archive can hold millions of bad entries: the first ones are named, the rest
+    // counted in one summary gap (Finish()).
+    std::lock_guard lock(mutex_);
+    if (++refused_ > kMaxNamedRefusals) {
+      return Fail(ErrorCode::kInvalidArgument, "unsafe entry '" + Printable(path) + "': " + reason);
+    }
+  }
   record_.AddGap(model::Gap{model::GapKind::kUnsafeEntry, blob_, 0, format_,
                             "entry '" + Printable(path) + "' refused: " + reason});
   return Fail(ErrorCode::kInvalidArgument, "unsafe entry '" + Printable(path) + "': " + reason);

@@ -114,6 +114,7 @@ class EntrySink {
   mutable std::mutex mutex_;
   std::vector<std::string> written_;
   std::uint64_t absolute_paths_ = 0;
+  std::uint64_t refused_ = 0;
   bool finished_ = false;
 };
 

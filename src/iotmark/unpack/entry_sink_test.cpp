@@ -66,6 +66,17 @@ TEST_F(EntrySinkTest, RefusesDotDotAndRecordsAGap) {
   EXPECT_NE(gaps[0].reason.find(".."), std::string::npos);
 }
 
+TEST_F(EntrySinkTest, NamesTheFirstHundredRefusalsAndCountsTheRest) {
+  for (int i = 0; i < 5000; ++i) {
+    ASSERT_FALSE(sink_->AddFile("../x" + std::to_string(i), 0644, AsBytes("x")));
+  }
+  sink_->Finish();
+  const auto gaps = record_.TakeGaps();
+  ASSERT_EQ(gaps.size(), 101u);
+  EXPECT_NE(gaps.back().reason.find("4900 more"), std::string::npos);
+  ExpectOutsideUntouched();
+}
+
 TEST_F(EntrySinkTest, PlacesAbsolutePathsInsideTheTree) {
   ASSERT_TRUE(sink_->AddFile("/etc/passwd", 0644, AsBytes("root:x:0:0")));
   sink_->Finish();

@@ -100,6 +100,21 @@ Result<int> OpenDirBeneath(int root_fd, const std::string& relative) {
   return dir;
 }
 
+// Erased flash (0xff), zeros, or zeros up to an alignment followed by erased flash (a
+// filesystem padded to 4 KiB, then the rest of the erase block): "0xff", "0x00", "0x00+0xff".
+const char* PaddingFill(ByteView region) {
+  if (IsFilledWith(region, 0xff)) return "0xff";
+  if (IsFilledWith(region, 0x00)) return "0x00";
+  const auto* first_ff =
+      static_cast<const std::uint8_t*>(std::memchr(region.data(), 0xff, region.size()));
+  if (first_ff == nullptr) return nullptr;
+  const auto split = static_cast<std::size_t>(first_ff - region.data());
+  if (IsFilledWith(region.first(split), 0x00) && IsFilledWith(region.subspan(split), 0xff)) {
+    return "0x00+0xff";
+  }
+  return nullptr;
+}
+
 std::string SafeImageName(const std::filesystem::path& image) {
   std::string name = image.filename().string();
   if (name.empty() || name == "." || name == "..") name = "image";
@@ -249,10 +264,10 @@ void BlobProcessor::AddUnknown(std::vector<ExtractionNode>& out, std::uint64_t b
   node.kind = ExtractionNode::Kind::kChunk;
   node.offset = begin;
   node.length = end - begin;
-  if (IsFilledWith(region, 0xff) || IsFilledWith(region, 0x00)) {
+  if (const char* fill = PaddingFill(region)) {
     node.format = "padding";
     node.status = ChunkStatus::kPadding;
-    node.meta["fill"] = region[0] == 0 ? "0x00" : "0xff";
+    node.meta["fill"] = fill;
   } else {
     node.format = "unknown";
     node.status = ChunkStatus::kUnknown;
