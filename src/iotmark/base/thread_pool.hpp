@@ -22,6 +22,8 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   [[nodiscard]] std::size_t size() const { return workers_.size(); }
+  // Threads that run a task group's tasks: the workers plus the thread waiting in Wait().
+  [[nodiscard]] std::size_t concurrency() const { return workers_.size() + 1; }
 
  private:
   friend class TaskGroup;

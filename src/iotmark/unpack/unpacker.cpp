@@ -172,6 +172,14 @@ class BlobProcessor {
   std::optional<Extracted> ExtractChunk(const Format& format, Chunk chunk);
   Result<std::pair<int, std::string>> ExtractDir();
   void AddUnknown(std::vector<ExtractionNode>& out, std::uint64_t begin, std::uint64_t end);
+  // Progress of the top-level image: how far into it extraction has got.
+  void ReportCarved(std::uint64_t until) {
+    if (blob_.depth != 0 || job_.progress == nullptr) return;
+    std::uint64_t seen = job_.progress->image_bytes_carved.load();
+    while (until > seen && !job_.progress->image_bytes_carved.compare_exchange_weak(seen, until)) {
+    }
+    job_.progress->bytes_written.store(job_.budget.bytes_written());
+  }
 
   Job& job_;
   const Blob& blob_;
@@ -308,6 +316,7 @@ ExtractionNode BlobProcessor::Run() {
   }
 
   std::vector<Extracted> chunks;
+  std::vector<std::pair<const Format*, Chunk>> deferred;
   std::vector<ExtractionNode> marks;  // transparent chunks
   std::uint64_t covered_until = 0;
   for (const Candidate& candidate : found->list) {
@@ -341,14 +350,39 @@ ExtractionNode BlobProcessor::Run() {
                  " levels; this chunk was not extracted");
       break;
     }
+    if (!chunk->length_from_extract) {
+      // The extent is known: extract later, in parallel with the blob's other such chunks
+      // (a kernel and a root filesystem decompress at the same time).
+      covered_until = chunk->offset + chunk->length;
+      deferred.emplace_back(&format, std::move(*chunk));
+      continue;
+    }
+    // A stream whose end only decoding tells: extract now, carving resumes after it.
     auto extracted = ExtractChunk(format, std::move(*chunk));
     if (!extracted) continue;
     covered_until = extracted->node.offset + extracted->node.length;
-    if (blob_.depth == 0 && job_.progress != nullptr) {
-      job_.progress->image_bytes_carved.store(covered_until);
-      job_.progress->bytes_written.store(job_.budget.bytes_written());
-    }
+    ReportCarved(covered_until);
     chunks.push_back(std::move(*extracted));
+  }
+  if (!deferred.empty()) {
+    // Create the shared extraction directory before the tasks race to do it.
+    if (auto dir = ExtractDir(); !dir) {
+      AddGap(GapKind::kIo, 0, "", dir.error().message);
+      deferred.clear();
+    }
+    std::vector<std::optional<Extracted>> results(deferred.size());
+    {
+      TaskGroup group(job_.pool);
+      for (std::size_t i = 0; i < deferred.size(); ++i) {
+        group.Run([this, &deferred, &results, i] {
+          results[i] = ExtractChunk(*deferred[i].first, std::move(deferred[i].second));
+          ReportCarved(results[i] ? results[i]->node.offset + results[i]->node.length : 0);
+        });
+      }
+    }
+    for (auto& result : results) {
+      if (result) chunks.push_back(std::move(*result));
+    }
   }
   if (extract_dir_fd_ >= 0) ::close(extract_dir_fd_);
 

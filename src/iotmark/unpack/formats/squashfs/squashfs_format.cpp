@@ -644,8 +644,7 @@ std::vector<WorkUnit> SquashfsExtractor::PlanWork() {
 Status SquashfsExtractor::ExtractFiles() {
   const std::vector<WorkUnit> units = PlanWork();
   if (units.empty()) return Ok();
-  const std::size_t workers =
-      std::min<std::size_t>(units.size(), std::max<std::size_t>(1, ctx_.pool().size()));
+  const std::size_t workers = std::min<std::size_t>(units.size(), ctx_.pool().concurrency());
   std::atomic<std::size_t> next{0};
   {
     TaskGroup group(ctx_.pool());
