@@ -120,4 +120,55 @@ void PrintSummary(std::ostream& out, const model::UnpackReport& report,
   }
 }
 
+void PrintAnalysis(std::ostream& out, const model::AnalysisReport& report, double seconds) {
+  constexpr std::size_t kMaxComponents = 40;
+  constexpr std::size_t kMaxFindings = 30;
+  out << "\nComponents (" << report.components.size() << ")\n";
+  std::size_t shown = 0;
+  for (const auto& component : report.components) {
+    if (shown++ == kMaxComponents) {
+      out << "  ... " << report.components.size() - kMaxComponents << " more in the JSON report\n";
+      break;
+    }
+    std::array<char, 160> line{};
+    std::snprintf(
+        line.data(), line.size(), "  %-22s %-16s %-10s %s", component.name.c_str(),
+        component.version.empty() ? "?" : component.version.c_str(),
+        std::string(model::ToString(component.confidence)).c_str(),
+        component.locations.empty() ? "" : component.locations.front().system_path.c_str());
+    out << line.data() << "\n";
+  }
+  std::array<std::size_t, 5> by_severity{};
+  for (const auto& finding : report.findings)
+    ++by_severity[static_cast<std::size_t>(finding.severity)];
+  out << "\nFindings (" << report.findings.size() << ": " << by_severity[4] << " critical, "
+      << by_severity[3] << " high, " << by_severity[2] << " medium, " << by_severity[1] << " low, "
+      << by_severity[0] << " info)\n";
+  shown = 0;
+  for (const auto& finding : report.findings) {
+    if (shown++ == kMaxFindings) {
+      out << "  ... " << report.findings.size() - kMaxFindings << " more in the JSON report\n";
+      break;
+    }
+    out << "  " << model::ToString(finding.severity) << "  " << finding.title;
+    if (!finding.evidence.empty()) {
+      const auto& where = finding.evidence.front();
+      out << "  [" << (where.system_path.empty() ? where.path : where.system_path) << "]";
+    }
+    out << "\n";
+  }
+  if (!report.gaps.empty()) {
+    out << "\nAnalysis gaps (" << report.gaps.size() << ")\n";
+    for (std::size_t i = 0; i < report.gaps.size() && i < 20; ++i) {
+      const auto& gap = report.gaps[i];
+      out << "  " << gap.format << ": " << (gap.blob.empty() ? "" : gap.blob + ": ") << gap.reason
+          << "\n";
+    }
+  }
+  std::array<char, 96> tail{};
+  std::snprintf(tail.data(), tail.size(), "\nAnalyzed by %zu analyzers, %zu facts, %.2f s\n",
+                report.analyzers.size(), report.facts.size(), seconds);
+  out << tail.data();
+}
+
 }  // namespace iotmark::cli

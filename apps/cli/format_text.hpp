@@ -5,6 +5,7 @@
 #include <ostream>
 #include <string>
 
+#include "iotmark/model/analysis_report.hpp"
 #include "iotmark/model/unpack_report.hpp"
 
 namespace iotmark::cli {
@@ -20,5 +21,8 @@ struct SummaryOptions {
 
 void PrintSummary(std::ostream& out, const model::UnpackReport& report,
                   const SummaryOptions& options);
+
+// The analysis part of `scan`: components, findings by severity, analysis gaps.
+void PrintAnalysis(std::ostream& out, const model::AnalysisReport& report, double seconds);
 
 }  // namespace iotmark::cli

@@ -1,6 +1,7 @@
 #include "commands/unpack_options.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -64,7 +65,13 @@ std::size_t WorkerThreads(const UnpackFlags& flags) {
   return wanted - 1;
 }
 
-namespace {
+std::filesystem::path DataDirectory(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("IOTMARK_DATA_DIR"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return IOTMARK_DEFAULT_DATA_DIR;
+}
 
 bool WriteText(const std::string& path, const std::string& text) {
   if (path == "-") {
@@ -75,8 +82,6 @@ bool WriteText(const std::string& path, const std::string& text) {
   out << text;
   return static_cast<bool>(out);
 }
-
-}  // namespace
 
 int RunUnpackJob(const UnpackFlags& flags, const std::string& output_dir, bool keep_output) {
   unpack::Progress progress;

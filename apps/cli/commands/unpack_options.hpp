@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 #include "iotmark/base/limits.hpp"
@@ -26,6 +27,10 @@ struct UnpackFlags {
 void AddUnpackFlags(CLI::App& command, UnpackFlags& flags);
 Limits LimitsFrom(const UnpackFlags& flags);
 std::size_t WorkerThreads(const UnpackFlags& flags);
+// --data-dir if given, else $IOTMARK_DATA_DIR, else the data/ directory of the source tree.
+std::filesystem::path DataDirectory(const std::string& flag);
+// Writes `text` to `path` ("-" = standard output); false on failure.
+bool WriteText(const std::string& path, const std::string& text);
 
 // Runs one unpack job and prints/writes what the flags ask for; returns the exit code.
 int RunUnpackJob(const UnpackFlags& flags, const std::string& output_dir, bool keep_output);
