@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
       "be read; 4 the output cannot be written; 5 internal error."};
   app.set_version_flag("--version", IOTMARK_VERSION);
   app.require_subcommand(1);
-  std::vector<Verb> verbs = {RegisterScan(app), RegisterUnpack(app), RegisterFormats(app)};
+  std::vector<Verb> verbs = {RegisterScan(app), RegisterSbom(app), RegisterUnpack(app),
+                             RegisterFormats(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

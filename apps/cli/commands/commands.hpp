@@ -12,5 +12,6 @@ using Verb = std::function<int()>;
 Verb RegisterScan(CLI::App& app);
 Verb RegisterUnpack(CLI::App& app);
 Verb RegisterFormats(CLI::App& app);
+Verb RegisterSbom(CLI::App& app);
 
 }  // namespace iotmark::cli
