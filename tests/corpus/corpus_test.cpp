@@ -28,14 +28,15 @@ void CollectFormats(const model::ExtractionNode& node, std::set<std::string>& ou
 // Sample folder -> the format that must be recognised in it (formats supported so far).
 const std::map<std::string, std::string>& Expected() {
   static const std::map<std::string, std::string> expected = {
-      {"7z", "7z"},         {"ar", "ar"},
-      {"bzip2", "bzip2"},   {"cpio", "cpio"},
-      {"gzip", "gzip"},     {"iso9660", "iso9660"},
-      {"lz4", "lz4"},       {"lzma", "lzma"},
-      {"tar", "tar"},       {"xz", "xz"},
-      {"zip", "zip"},       {"zstd", "zstd"},
-      {"uimage", "uimage"}, {"trx", "trx"},
-      {"ext", "ext"},       {"linux_kernel", "linux_kernel"},
+      {"7z", "7z"},          {"ar", "ar"},
+      {"bzip2", "bzip2"},    {"cpio", "cpio"},
+      {"gzip", "gzip"},      {"iso9660", "iso9660"},
+      {"lz4", "lz4"},        {"lzma", "lzma"},
+      {"tar", "tar"},        {"xz", "xz"},
+      {"zip", "zip"},        {"zstd", "zstd"},
+      {"uimage", "uimage"},  {"trx", "trx"},
+      {"ext", "ext"},        {"linux_kernel", "linux_kernel"},
+      {"uimage_fit", "fit"},
   };
   return expected;
 }

@@ -9,6 +9,7 @@
 #define IOTMARK_BUILTIN_FORMATS(X) \
   X(Uimage)                        \
   X(Trx)                           \
+  X(Fit)                           \
   X(Squashfs)                      \
   X(Ext)                           \
   X(Iso9660)                       \

@@ -1,7 +1,12 @@
-// Identifies Linux kernels without extracting them: the "Linux version ..." banner of an
-// uncompressed kernel, the header of an ARM zImage and the boot-protocol header of an x86
-// bzImage. The chunks are transparent, so the carver goes on to find the compressed payload or
-// the initramfs inside them.
+// Linux kernels: the "Linux version ..." banner of an uncompressed kernel (identified only: a
+// transparent chunk, so the carver goes on inside it), and the two self-decompressing images
+// firmware ships, the ARM zImage (magic 0x016f2818 at 0x24, either byte order; start and end
+// addresses give the extent) and the x86 bzImage (boot-protocol header "HdrS" at 0x202; extent
+// (setup_sects + 1) * 512 + syssize * 16). Their compressed kernel is decoded into "vmlinux" and
+// the decoded kernel's banner becomes the chunk's "version" and "banner": at payload_offset for a
+// bzImage (protocol 2.08 and later), found by trying the codecs' magics inside the image for a
+// zImage, which has no pointer to it. An image whose payload cannot be found stays transparent,
+// as before, so nothing inside it is lost to the carver.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -10,15 +15,16 @@
 #include <string>
 #include <string_view>
 
+#include "iotmark/unpack/extract_context.hpp"
 #include "iotmark/unpack/format.hpp"
+#include "iotmark/unpack/formats/linux_kernel/kernel_banner.hpp"
+#include "iotmark/unpack/formats/linux_kernel/kernel_payload.hpp"
 
 namespace iotmark::unpack::formats {
 
 namespace {
 
-constexpr std::string_view kBannerPrefix = "Linux version ";
-// The banner is one line; a longer run of text is not a kernel banner worth quoting.
-constexpr std::size_t kMaxBannerLength = 256;
+using linux_kernel::KernelPayload;
 
 constexpr std::uint32_t kZimageMagic = 0x016F2818;
 constexpr std::size_t kZimageMagicOffset = 0x24;
@@ -43,196 +49,177 @@ constexpr std::size_t kSectorSize = 512;
 // The kernel_version pointer counts from the end of the boot sector.
 constexpr std::size_t kKernelVersionBase = 0x200;
 
-bool IsDigit(std::uint8_t c) { return c >= '0' && c <= '9'; }
-bool IsPrintable(std::uint8_t c) { return c >= 0x20 && c <= 0x7e; }
-// Characters that may follow the numeric part of a kernel release: "-rc3", "+", "_custom",
-// "~bpo11", ".el8".
-bool IsReleaseChar(std::uint8_t c) {
-  return IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' || c == '-' ||
-         c == '_' || c == '+' || c == '~';
-}
-
-// The length of a run of digits starting at `pos`.
-std::size_t DigitRun(ByteView bytes, std::size_t pos) {
-  std::size_t n = 0;
-  while (pos + n < bytes.size() && IsDigit(bytes[pos + n])) ++n;
-  return n;
-}
-
-// A kernel release at the start of `text`: digits.digits, then an optional third number and
-// suffix, ended by a space or the end of the text. Returns its length, or 0 if `text` does not
-// start with one ("Linux version %s" in a format string, "Linux version unknown").
-std::size_t ReleaseLength(ByteView text) {
-  std::size_t pos = DigitRun(text, 0);
-  if (pos == 0 || pos >= text.size() || text[pos] != '.') return 0;
-  ++pos;
-  const std::size_t minor = DigitRun(text, pos);
-  if (minor == 0) return 0;
-  pos += minor;
-  while (pos < text.size() && IsReleaseChar(text[pos])) ++pos;
-  if (pos < text.size() && text[pos] != ' ') return 0;
-  return pos;
-}
-
-// Printable text starting at `pos`, ended by a NUL, a line break, any other unprintable byte,
-// the end of `bytes` or `max` characters.
-std::string_view PrintableRun(ByteView bytes, std::size_t pos, std::size_t max) {
-  if (pos >= bytes.size()) return {};
-  const ByteView rest = bytes.subspan(pos, std::min(max, bytes.size() - pos));
-  std::size_t n = 0;
-  while (n < rest.size() && IsPrintable(rest[n])) ++n;
-  return AsChars(rest.first(n));
-}
-
 std::optional<Chunk> ProbeBanner(ByteView blob, std::uint64_t start) {
-  const ByteView rest = blob.subspan(start);
-  if (rest.size() < kBannerPrefix.size() ||
-      AsChars(rest.first(kBannerPrefix.size())) != kBannerPrefix) {
-    return std::nullopt;
-  }
-  const std::string_view banner = PrintableRun(rest, 0, kMaxBannerLength);
-  const ByteView after_prefix = AsBytes(banner.substr(kBannerPrefix.size()));
-  const std::size_t release = ReleaseLength(after_prefix);
-  if (release == 0) return std::nullopt;
+  const auto banner = linux_kernel::ParseBanner(blob.subspan(start));
+  if (!banner) return std::nullopt;
   Chunk chunk;
   chunk.offset = start;
-  chunk.length = banner.size();
+  chunk.length = banner->line.size();
   chunk.transparent = true;
   chunk.meta["kind"] = "banner";
-  chunk.meta["version"] = std::string(AsChars(after_prefix.first(release)));
-  chunk.meta["banner"] = std::string(banner);
+  chunk.meta["version"] = banner->version;
+  chunk.meta["banner"] = banner->line;
   return chunk;
 }
 
-std::optional<Chunk> ProbeArmZimage(ByteView blob, std::uint64_t start) {
-  const ByteView rest = blob.subspan(start);
+void ClipTo(Chunk& chunk, std::uint64_t available, std::string_view what) {
+  if (chunk.length <= available) return;
+  chunk.issues.push_back({model::GapKind::kTruncated,
+                          std::string(what) + " header states " + std::to_string(chunk.length) +
+                              " bytes but only " + std::to_string(available) + " remain"});
+  chunk.length = available;
+}
+
+// The image's bytes the header claims, as far as they are present.
+ByteView Claimed(ByteView rest, std::uint64_t size) {
+  return rest.first(std::min<std::uint64_t>(size, rest.size()));
+}
+
+// Non-transparent, with the payload's facts, once its payload is known; else identified only.
+void SetPayload(Chunk& chunk, const std::optional<KernelPayload>& payload) {
+  chunk.transparent = !payload;
+  if (!payload) {
+    chunk.meta["payload"] = "not found";
+    return;
+  }
+  chunk.meta["payload_compression"] = std::string(payload->compression);
+  chunk.meta["payload_offset"] = std::to_string(payload->offset);
+}
+
+// --- ARM zImage --------------------------------------------------------------------------------
+
+struct ZimageHeader {
   bool big_endian = false;
+  std::uint32_t start_address = 0;
+  std::uint64_t size = 0;
+};
+
+std::optional<ZimageHeader> ParseZimage(ByteView rest) {
+  ZimageHeader header;
   if (LoadLe<std::uint32_t>(rest, kZimageMagicOffset) == kZimageMagic) {
-    big_endian = false;
+    header.big_endian = false;
   } else if (LoadBe<std::uint32_t>(rest, kZimageMagicOffset) == kZimageMagic) {
-    big_endian = true;
+    header.big_endian = true;
   } else {
     return std::nullopt;
   }
   const auto load = [&](std::size_t offset) {
-    return big_endian ? LoadBe<std::uint32_t>(rest, offset) : LoadLe<std::uint32_t>(rest, offset);
+    return header.big_endian ? LoadBe<std::uint32_t>(rest, offset)
+                             : LoadLe<std::uint32_t>(rest, offset);
   };
   const auto start_address = load(kZimageStartOffset);
   const auto end_address = load(kZimageEndOffset);
   if (!start_address || !end_address || *end_address <= *start_address) return std::nullopt;
-  const std::uint64_t size = std::uint64_t{*end_address} - *start_address;
-  if (size < kZimageMinSize || size > kZimageMaxSize) return std::nullopt;
+  header.start_address = *start_address;
+  header.size = std::uint64_t{*end_address} - *start_address;
+  if (header.size < kZimageMinSize || header.size > kZimageMaxSize) return std::nullopt;
+  return header;
+}
 
+// The decompressor runs from the start; its payload (piggy data) follows somewhere after the
+// header.
+std::optional<KernelPayload> LocateZimagePayload(ByteView image) {
+  return linux_kernel::FindPayload(image, kZimageMinSize);
+}
+
+std::optional<Chunk> ProbeArmZimage(ByteView blob, std::uint64_t start) {
+  const ByteView rest = blob.subspan(start);
+  const auto header = ParseZimage(rest);
+  if (!header) return std::nullopt;
   Chunk chunk;
   chunk.offset = start;
-  chunk.length = size;
-  chunk.transparent = true;
+  chunk.length = header->size;
   chunk.meta["kind"] = "arm_zimage";
-  chunk.meta["endianness"] = big_endian ? "big" : "little";
-  chunk.meta["image_size"] = std::to_string(size);
-  chunk.meta["start_address"] = HexOffset(*start_address);
-  if (size > rest.size()) {
-    chunk.length = rest.size();
-    chunk.issues.push_back({model::GapKind::kTruncated,
-                            "zImage header states " + std::to_string(size) + " bytes but only " +
-                                std::to_string(rest.size()) + " remain"});
-  }
+  chunk.meta["endianness"] = header->big_endian ? "big" : "little";
+  chunk.meta["image_size"] = std::to_string(header->size);
+  chunk.meta["start_address"] = HexOffset(header->start_address);
+  SetPayload(chunk, LocateZimagePayload(Claimed(rest, header->size)));
+  ClipTo(chunk, rest.size(), "zImage");
   return chunk;
 }
 
-// Names the compression of a bzImage payload from its first bytes.
-std::string_view PayloadCompression(ByteView payload) {
-  struct Signature {
-    std::string_view magic;
-    std::string_view name;
-  };
-  static constexpr Signature kSignatures[] = {
-      {std::string_view("\x1f\x8b", 2), "gzip"},
-      {std::string_view("\xfd"
-                        "7zXZ\x00",
-                        6),
-       "xz"},
-      {"BZh", "bzip2"},
-      {std::string_view("\x5d\x00\x00", 3), "lzma"},
-      {std::string_view("\x89LZO\x00", 5), "lzo"},
-      {std::string_view("\x02\x21\x4c\x18", 4), "lz4"},
-      {std::string_view("\x28\xb5\x2f\xfd", 4), "zstd"},
-      {std::string_view("\x7f"
-                        "ELF",
-                        4),
-       "none"},
-  };
-  for (const Signature& signature : kSignatures) {
-    if (payload.size() >= signature.magic.size() &&
-        AsChars(payload.first(signature.magic.size())) == signature.magic) {
-      return signature.name;
-    }
-  }
-  return "unknown";
-}
+// --- x86 bzImage -------------------------------------------------------------------------------
 
-std::optional<Chunk> ProbeBzImage(ByteView blob, std::uint64_t start) {
-  const ByteView rest = blob.subspan(start);
+struct BzImageHeader {
+  std::uint16_t protocol = 0;
+  std::uint64_t setup_size = 0;
+  std::uint64_t size = 0;
+  std::optional<std::uint32_t> payload_offset;  // protocol 2.08 and later
+  std::optional<std::uint32_t> payload_length;
+};
+
+std::optional<BzImageHeader> ParseBzImage(ByteView rest) {
   if (rest.size() < kHdrsOffset + 4 || AsChars(rest.subspan(kHdrsOffset, 4)) != "HdrS") {
     return std::nullopt;
   }
   const auto boot_flag = LoadLe<std::uint16_t>(rest, kBootFlagOffset);
   const auto protocol = LoadLe<std::uint16_t>(rest, kProtocolOffset);
-  const auto setup_sects_field = LoadLe<std::uint8_t>(rest, kSetupSectsOffset);
-  if (boot_flag != kBootFlag || !protocol || !setup_sects_field) return std::nullopt;
+  const auto setup_sects = LoadLe<std::uint8_t>(rest, kSetupSectsOffset);
+  if (boot_flag != kBootFlag || !protocol || !setup_sects) return std::nullopt;
   // "HdrS" appeared with protocol 2.00; there has never been a 3.x.
   if (*protocol < 0x0200 || *protocol > 0x02ff) return std::nullopt;
   // syssize was 16 bits wide before protocol 2.04.
   std::optional<std::uint32_t> syssize = LoadLe<std::uint32_t>(rest, kSyssizeOffset);
   if (*protocol < 0x0204 && syssize) syssize = *syssize & 0xffff;
   if (!syssize || *syssize == 0) return std::nullopt;
-  const std::uint64_t setup_sects = *setup_sects_field == 0 ? 4 : *setup_sects_field;
-  const std::uint64_t setup_size = (setup_sects + 1) * kSectorSize;
-  const std::uint64_t size = setup_size + std::uint64_t{*syssize} * 16;
+  BzImageHeader header;
+  header.protocol = *protocol;
+  header.setup_size = (std::uint64_t{*setup_sects == 0 ? 4u : *setup_sects} + 1) * kSectorSize;
+  header.size = header.setup_size + std::uint64_t{*syssize} * 16;
+  if (*protocol >= 0x0208) {
+    header.payload_offset = LoadLe<std::uint32_t>(rest, kPayloadOffsetOffset);
+    header.payload_length = LoadLe<std::uint32_t>(rest, kPayloadLengthOffset);
+  }
+  return header;
+}
 
+// The payload the header points to, if a stream really starts there; otherwise (older protocols,
+// a damaged pointer) the protected-mode code is searched like a zImage.
+std::optional<KernelPayload> LocateBzImagePayload(ByteView image, const BzImageHeader& header) {
+  if (header.payload_offset && header.payload_length && *header.payload_length > 0) {
+    const std::uint64_t at = header.setup_size + *header.payload_offset;
+    if (at < image.size()) {
+      const ByteView rest = image.subspan(at);
+      const std::string_view compression = linux_kernel::CompressionOf(rest);
+      if (!compression.empty() && linux_kernel::PayloadStarts(compression, rest)) {
+        return KernelPayload{at, std::min<std::uint64_t>(*header.payload_length, rest.size()),
+                             compression};
+      }
+    }
+  }
+  return linux_kernel::FindPayload(image, header.setup_size);
+}
+
+void DescribeKernelVersion(ByteView rest, std::uint64_t setup_size, Chunk& chunk) {
+  const auto pointer = LoadLe<std::uint16_t>(rest, kKernelVersionOffset);
+  if (!pointer || *pointer == 0) return;
+  const std::uint64_t at = kKernelVersionBase + std::uint64_t{*pointer};
+  if (at >= setup_size || at >= rest.size()) return;
+  const std::string_view text = linux_kernel::PrintableRun(
+      rest, at, std::min<std::uint64_t>(linux_kernel::kMaxBannerLength, setup_size - at));
+  const std::size_t release = linux_kernel::ReleaseLength(AsBytes(text));
+  if (release == 0) return;
+  chunk.meta["version"] = std::string(text.substr(0, release));
+  chunk.meta["version_string"] = std::string(text);
+}
+
+std::optional<Chunk> ProbeBzImage(ByteView blob, std::uint64_t start) {
+  const ByteView rest = blob.subspan(start);
+  const auto header = ParseBzImage(rest);
+  if (!header) return std::nullopt;
   Chunk chunk;
   chunk.offset = start;
-  chunk.length = size;
-  chunk.transparent = true;
+  chunk.length = header->size;
   chunk.meta["kind"] = "x86_bzimage";
   chunk.meta["boot_protocol"] =
-      std::to_string(*protocol >> 8) + "." + std::to_string(*protocol & 0xff);
-  chunk.meta["setup_size"] = std::to_string(setup_size);
-
-  if (const auto pointer = LoadLe<std::uint16_t>(rest, kKernelVersionOffset);
-      pointer && *pointer != 0) {
-    const std::uint64_t at = kKernelVersionBase + std::uint64_t{*pointer};
-    if (at < setup_size && at < rest.size()) {
-      const std::string_view text =
-          PrintableRun(rest, at, std::min<std::uint64_t>(kMaxBannerLength, setup_size - at));
-      const std::size_t release = ReleaseLength(AsBytes(text));
-      if (release > 0) {
-        chunk.meta["version"] = std::string(text.substr(0, release));
-        chunk.meta["version_string"] = std::string(text);
-      }
-    }
+      std::to_string(header->protocol >> 8) + "." + std::to_string(header->protocol & 0xff);
+  chunk.meta["setup_size"] = std::to_string(header->setup_size);
+  DescribeKernelVersion(rest, header->setup_size, chunk);
+  if (header->payload_offset && header->payload_length) {
+    chunk.meta["payload_length"] = std::to_string(*header->payload_length);
   }
-
-  if (*protocol >= 0x0208) {
-    const auto payload_offset = LoadLe<std::uint32_t>(rest, kPayloadOffsetOffset);
-    const auto payload_length = LoadLe<std::uint32_t>(rest, kPayloadLengthOffset);
-    if (payload_offset && payload_length) {
-      chunk.meta["payload_offset"] = std::to_string(*payload_offset);
-      chunk.meta["payload_length"] = std::to_string(*payload_length);
-      const std::uint64_t at = setup_size + *payload_offset;
-      if (at < rest.size() && *payload_length > 0) {
-        chunk.meta["payload_compression"] = std::string(PayloadCompression(
-            rest.subspan(at, std::min<std::uint64_t>(rest.size() - at, *payload_length))));
-      }
-    }
-  }
-
-  if (size > rest.size()) {
-    chunk.length = rest.size();
-    chunk.issues.push_back({model::GapKind::kTruncated,
-                            "bzImage header states " + std::to_string(size) + " bytes but only " +
-                                std::to_string(rest.size()) + " remain"});
-  }
+  SetPayload(chunk, LocateBzImagePayload(Claimed(rest, header->size), *header));
+  ClipTo(chunk, rest.size(), "bzImage");
   return chunk;
 }
 
@@ -251,15 +238,24 @@ class LinuxKernelFormat final : public Format {
     return ProbeBzImage(blob, start);
   }
 
-  // Kernels are only identified; the unpacker never extracts transparent chunks.
-  Status Extract(ByteView /*chunk*/, const Chunk& /*info*/,
-                 ExtractContext& /*ctx*/) const override {
-    return Ok();
+  // The chunk is the image as far as it is present; its payload is found again the way the
+  // probe found it. Banners are transparent and never get here.
+  Status Extract(ByteView chunk, const Chunk& /*info*/, ExtractContext& ctx) const override {
+    std::optional<KernelPayload> payload;
+    if (ParseZimage(chunk)) {
+      payload = LocateZimagePayload(chunk);
+    } else if (const auto header = ParseBzImage(chunk)) {
+      payload = LocateBzImagePayload(chunk, *header);
+    } else {
+      return Ok();
+    }
+    if (!payload) return Fail(ErrorCode::kUnsupportedFormat, "no compressed kernel found");
+    return linux_kernel::ExtractPayload(chunk, *payload, ctx);
   }
 
  private:
   static constexpr Magic kMagics[] = {
-      {kBannerPrefix, 0},
+      {linux_kernel::kBannerPrefix, 0},
       {std::string_view("\x18\x28\x6f\x01", 4), kZimageMagicOffset},
       {std::string_view("\x01\x6f\x28\x18", 4), kZimageMagicOffset},
       {"HdrS", kHdrsOffset},
