@@ -11,6 +11,7 @@
   X(Trx)                           \
   X(Fit)                           \
   X(Squashfs)                      \
+  X(SquashfsLegacy)                \
   X(Ext)                           \
   X(Iso9660)                       \
   X(Cpio)                          \

@@ -1,7 +1,8 @@
 // SquashFS 4.0, little-endian ("hsqs"): the probe checks the superblock and takes bytes_used as the
 // chunk's extent. libsquashfs reads the superblock, the inode and directory tables and the fragment
 // table; regular files are then decoded in parallel, block by block, straight from the chunk's
-// memory with one decompressor per worker, and streamed into the sink.
+// memory with one decompressor per worker, and streamed into the sink. An image libsquashfs cannot
+// read before anything is extracted is handed to the hand-written reader of squashfs_legacy/.
 #include <sqfs/block.h>
 #include <sqfs/dir.h>
 #include <sqfs/error.h>
@@ -31,6 +32,8 @@
 #include "iotmark/unpack/extract_context.hpp"
 #include "iotmark/unpack/format.hpp"
 #include "iotmark/unpack/formats/squashfs/squashfs_io.hpp"
+#include "iotmark/unpack/formats/squashfs/squashfs_superblock.hpp"
+#include "iotmark/unpack/formats/squashfs_legacy/legacy_extract.hpp"
 
 namespace iotmark::unpack::formats {
 
@@ -226,6 +229,8 @@ class SquashfsExtractor {
       : chunk_(chunk), super_(super), file_(file), compressor_(compressor), ctx_(ctx) {}
 
   Status Run();
+  // Nothing reached the sink yet: a failure can still be handed to another reader.
+  [[nodiscard]] bool wrote_nothing() const { return entries_ == 0 && files_.empty(); }
 
  private:
   struct PendingDir {
@@ -248,7 +253,9 @@ class SquashfsExtractor {
                : GapKind::kCorrupt;
   }
   std::optional<Problem> Prescreen(std::uint64_t ref, const std::string& path);
-  Status Walk();
+  // The root directory's inode; an error if it cannot be read (then nothing can be).
+  Result<FreePtr<sqfs_inode_generic_t>> ReadRoot();
+  Status Walk(FreePtr<sqfs_inode_generic_t> root);
   Status ListDirectory(PendingDir& dir, std::vector<PendingDir>& stack);
   Status AddEntry(const std::string& path, std::uint64_t ref, int depth,
                   std::vector<PendingDir>& stack);
@@ -310,8 +317,10 @@ Status SquashfsExtractor::Run() {
   dir_reader_.reset(
       sqfs_meta_reader_create(file_, compressor_, super_.directory_table_start, dir_end));
   if (!inode_reader_ || !dir_reader_) return Fail(ErrorCode::kInternal, "out of memory");
+  auto root = ReadRoot();
+  if (!root) return tl::unexpected(root.error());
   LoadFragmentTable();
-  IOTMARK_TRY(Walk());
+  IOTMARK_TRY(Walk(std::move(*root)));
   IOTMARK_TRY(ExtractFiles());
   for (const auto& [path, existing] : hardlinks_) {
     if (auto added = ctx_.sink().AddHardlink(path, existing); !added) {
@@ -421,7 +430,7 @@ std::optional<Problem> SquashfsExtractor::Prescreen(std::uint64_t ref, const std
   return std::nullopt;  // anything else libsquashfs checks itself
 }
 
-Status SquashfsExtractor::Walk() {
+Result<FreePtr<sqfs_inode_generic_t>> SquashfsExtractor::ReadRoot() {
   int error = 0;
   auto root = ReadInode(super_.root_inode_ref, error);
   if (!root) {
@@ -432,6 +441,10 @@ Status SquashfsExtractor::Walk() {
   if (type != SQFS_INODE_DIR && type != SQFS_INODE_EXT_DIR) {
     return Fail(ErrorCode::kCorruptInput, "squashfs root inode is not a directory");
   }
+  return root;
+}
+
+Status SquashfsExtractor::Walk(FreePtr<sqfs_inode_generic_t> root) {
   listed_dirs_.insert(super_.root_inode_ref);
   std::vector<PendingDir> stack;
   stack.push_back(PendingDir{std::move(root), "", 0});
@@ -876,20 +889,32 @@ class SquashfsFormat final : public Format {
     return chunk;
   }
 
+  // Images libsquashfs rejects before anything is extracted (a vendor quirk in the superblock,
+  // metadata in a compression other than the one named) go to the hand-written reader.
   Status Extract(ByteView chunk, const Chunk& /*info*/, ExtractContext& ctx) const override {
     auto file = squashfs::MakeMemoryFile(chunk);
     sqfs_super_t super{};
     if (const int error = sqfs_super_read(&super, file.get()); error != 0) {
-      return Fail(ErrorCode::kCorruptInput, "squashfs superblock: " + ErrorText(error));
+      return squashfs_legacy::ExtractLegacy(
+          chunk, ctx, "libsquashfs rejected the superblock: " + ErrorText(error));
     }
     auto compressor = squashfs::MakeDecompressor(super.compression_id, super.block_size);
-    if (!compressor) return tl::unexpected(compressor.error());
+    if (!compressor) {
+      return squashfs_legacy::ExtractLegacy(chunk, ctx, compressor.error().message);
+    }
     SquashfsExtractor extractor(chunk, super, file.get(), compressor->get(), ctx);
-    return extractor.Run();
+    Status status = extractor.Run();
+    if (!status && status.error().code == ErrorCode::kCorruptInput && extractor.wrote_nothing()) {
+      return squashfs_legacy::ExtractLegacy(
+          chunk, ctx, "libsquashfs could not read the image: " + status.error().message);
+    }
+    return status;
   }
 };
 
 }  // namespace
+
+bool squashfs::IsStandardSuperblock(ByteView bytes) { return ParseSuperblock(bytes).has_value(); }
 
 std::unique_ptr<const Format> MakeSquashfsFormat() { return std::make_unique<SquashfsFormat>(); }
 

@@ -425,6 +425,35 @@ TEST(SquashfsFormat, RefusesInodesClaimingHugeSizesBeforeReadingThem) {
             Sha256::Hex(ReadFileBytes(root / "usr/sbin/dropbear")));
 }
 
+// Vendor images sometimes name one compressor and use another (gzip named, LZMA used); libsquashfs
+// cannot read their metadata, and the chunk goes to the hand-written reader instead of being lost.
+TEST(SquashfsFormat, HandsAnImageWithAMislabelledCompressorToTheHandWrittenReader) {
+  ScratchDir scratch;
+  auto image = MakeImage(scratch, "-comp lzma");
+  ASSERT_EQ(LoadLe<std::uint16_t>(image, 20).value(), 2u);  // lzma
+  image[20] = 1;                                            // says gzip
+  const auto x = ProbeAndExtract(Squashfs(), image, 0, scratch);
+  ASSERT_TRUE(x.chunk.has_value());
+  EXPECT_EQ(x.chunk->length, BytesUsed(image));
+  ASSERT_TRUE(x.status) << x.status.error().ToString();
+  EXPECT_TRUE(x.gaps.empty()) << GapList(x);
+  ASSERT_EQ(x.meta.count("fallback"), 1u);
+  EXPECT_NE(x.meta.at("fallback").find("root inode"), std::string::npos) << x.meta.at("fallback");
+  EXPECT_EQ(x.meta.at("compression"), "lzma (lzma-alone headers)");
+  ExpectTreeMatches(x, scratch.path() / "root");
+}
+
+TEST(SquashfsFormat, FailsCleanlyWhenNeitherReaderCanReadTheImage) {
+  ScratchDir scratch;
+  auto image = MakeImage(scratch, "-comp gzip");
+  const std::uint64_t inode_table = LoadLe<std::uint64_t>(image, 64).value();
+  for (std::uint64_t i = inode_table; i < inode_table + 64; ++i) image[i] = 0x11;
+  const auto x = ProbeAndExtract(Squashfs(), image, 0, scratch);
+  ASSERT_TRUE(x.chunk.has_value());
+  EXPECT_FALSE(x.status);
+  EXPECT_TRUE(x.entries.empty());
+}
+
 TEST(SquashfsFormat, SkipsAFileOverTheSizeLimitAndGoesOn) {
   ScratchDir scratch;
   const auto image = MakeImage(scratch, "-comp lz4");
