@@ -12,6 +12,9 @@
   X(Fit)                           \
   X(Squashfs)                      \
   X(SquashfsLegacy)                \
+  X(Cramfs)                        \
+  X(Romfs)                         \
+  X(AndroidSparse)                 \
   X(Ext)                           \
   X(Iso9660)                       \
   X(Cpio)                          \
