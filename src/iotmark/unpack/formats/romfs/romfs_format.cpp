@@ -376,7 +376,10 @@ class RomfsFormat final : public Format {
     } else if (WordSum(rest.first(span)) == 0) {
       chunk.meta["checksum"] = "ok";
     } else {
-      if (!PlausibleHeader(rest, *sb)) return std::nullopt;
+      // A failed checksum is forgiven only when everything else holds: the stated size fits
+      // the blob and the first header is sound. A "-rom1fs-" string inside a program (BusyBox
+      // carries one to recognise romfs) passes neither.
+      if (sb->full_size > rest.size() || !PlausibleHeader(rest, *sb)) return std::nullopt;
       chunk.meta["checksum"] = "mismatch";
       chunk.issues.push_back({GapKind::kCorrupt, "romfs superblock checksum over the first " +
                                                      std::to_string(span) +

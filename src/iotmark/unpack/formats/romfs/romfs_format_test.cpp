@@ -329,5 +329,18 @@ TEST(RomfsFormat, SurvivesRandomHeadersWithoutCrashing) {
   }
 }
 
+TEST(RomfsFormatTest, IgnoresTheRomfsSignatureInsideBusybox) {
+  // BusyBox carries "-rom1fs-" to recognise romfs volumes; that is not a filesystem.
+  const auto busybox = ReadFileBytes("/bin/busybox");
+  const std::string_view text(reinterpret_cast<const char*>(busybox.data()), busybox.size());
+  std::size_t hits = 0;
+  for (auto at = text.find("-rom1fs-"); at != std::string_view::npos;
+       at = text.find("-rom1fs-", at + 1)) {
+    ++hits;
+    EXPECT_FALSE(Romfs().Probe(busybox, at).has_value()) << "at " << at;
+  }
+  EXPECT_GT(hits, 0u);
+}
+
 }  // namespace
 }  // namespace iotmark::unpack
