@@ -15,6 +15,8 @@
   X(Cramfs)                        \
   X(Romfs)                         \
   X(AndroidSparse)                 \
+  X(Ubi)                           \
+  X(Ubifs)                         \
   X(Ext)                           \
   X(Iso9660)                       \
   X(Cpio)                          \
