@@ -18,12 +18,15 @@
   X(Ubi)                           \
   X(Ubifs)                         \
   X(Ext)                           \
+  X(Yaffs2)                        \
   X(Iso9660)                       \
   X(Cpio)                          \
   X(Tar)                           \
   X(Zip)                           \
   X(SevenZip)                      \
   X(Ar)                            \
+  X(Ihex)                          \
+  X(Srec)                          \
   X(Gzip)                          \
   X(Xz)                            \
   X(Bzip2)                         \
