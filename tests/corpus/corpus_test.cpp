@@ -27,17 +27,40 @@ void CollectFormats(const model::ExtractionNode& node, std::set<std::string>& ou
 
 // Sample folder -> the format that must be recognised in it ('|' separates alternatives).
 const std::map<std::string, std::string>& Expected() {
+  // clang-format off
   static const std::map<std::string, std::string> expected = {
-      {"7z", "7z"},          {"ar", "ar"},
-      {"bzip2", "bzip2"},    {"cpio", "cpio"},
-      {"gzip", "gzip"},      {"iso9660", "iso9660"},
-      {"lz4", "lz4"},        {"lzma", "lzma"},
-      {"tar", "tar"},        {"xz", "xz"},
-      {"zip", "zip"},        {"zstd", "zstd"},
-      {"uimage", "uimage"},  {"trx", "trx"},
-      {"ext", "ext"},        {"linux_kernel", "linux_kernel"},
-      {"uimage_fit", "fit"}, {"squashfs", "squashfs|squashfs_legacy"},
+      {"7z", "7z"},
+      {"ar", "ar"},
+      {"bzip2", "bzip2"},
+      {"cpio", "cpio"},
+      {"gzip", "gzip"},
+      {"iso9660", "iso9660"},
+      {"lz4", "lz4"},
+      {"lzma", "lzma"},
+      {"tar", "tar"},
+      {"xz", "xz"},
+      {"zip", "zip"},
+      {"zstd", "zstd"},
+      {"uimage", "uimage"},
+      {"trx", "trx"},
+      {"ext", "ext"},
+      {"linux_kernel", "linux_kernel"},
+      {"uimage_fit", "fit"},
+      {"squashfs", "squashfs|squashfs_legacy"},
+      {"cramfs", "cramfs"},
+      {"romfs", "romfs"},
+      {"android_sparse", "android_sparse"},
+      {"ubi", "ubi"},
+      {"ubifs", "ubifs"},
+      {"yaffs2", "yaffs2"},
+      {"ihex", "ihex"},
+      {"srec", "srec"},
+      {"tplink", "tplink"},
+      {"dlink", "dlink_mh01|dlink_encrypted|seama|shrs"},
+      {"arcadyan", "arcadyan"},
+      {"broadcom", "broadcom_sao|broadcom_tag"},
   };
+  // clang-format on
   return expected;
 }
 

@@ -9,6 +9,15 @@
 #define IOTMARK_BUILTIN_FORMATS(X) \
   X(Uimage)                        \
   X(Trx)                           \
+  X(Tplink)                        \
+  X(NetgearChk)                    \
+  X(Seama)                         \
+  X(Shrs)                          \
+  X(DlinkEncrypted)                \
+  X(DlinkMh01)                     \
+  X(BroadcomTag)                   \
+  X(BroadcomSao)                   \
+  X(Arcadyan)                      \
   X(Fit)                           \
   X(Squashfs)                      \
   X(SquashfsLegacy)                \
