@@ -5,7 +5,7 @@
 
 #include "iotmark/analyzers/analyzer.hpp"
 
-#define IOTMARK_BUILTIN_ANALYZERS(X) X(Components)
+#define IOTMARK_BUILTIN_ANALYZERS(X) X(Components) X(Hardening)
 
 namespace iotmark::analyzers {
 
