@@ -47,6 +47,7 @@ const std::map<std::string, std::string>& Expected() {
       {"linux_kernel", "linux_kernel"},
       {"uimage_fit", "fit"},
       {"squashfs", "squashfs|squashfs_legacy"},
+      {"jffs2", "jffs2"},
       {"cramfs", "cramfs"},
       {"romfs", "romfs"},
       {"android_sparse", "android_sparse"},

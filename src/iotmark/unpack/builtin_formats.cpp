@@ -21,6 +21,7 @@
   X(Fit)                           \
   X(Squashfs)                      \
   X(SquashfsLegacy)                \
+  X(Jffs2)                         \
   X(Cramfs)                        \
   X(Romfs)                         \
   X(AndroidSparse)                 \
